@@ -1,0 +1,12 @@
+"""`parnassus convert`: placeholder until the command is written."""
+
+from parnassus.exceptions import ParnassusError
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("convert", help="(not available yet)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    raise ParnassusError("parnassus convert is not available yet")
