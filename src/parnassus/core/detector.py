@@ -195,7 +195,7 @@ class DetectorCard:
         phi = ev.wrap_phi(pfc.phi)
         vx, vy, vz = pfc.vx, pfc.vy, pfc.vz
         if self.zero_neutral_vertex:
-            neutral = pfc["class"] >= ev.ParticleClass.NEUTRAL_HADRON
+            neutral = pfc["class"] >= int(ev.ParticleClass.NEUTRAL_HADRON)
             vx = ak.where(neutral, 0.0, vx)
             vy = ak.where(neutral, 0.0, vy)
             vz = ak.where(neutral, 0.0, vz)

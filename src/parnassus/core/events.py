@@ -225,7 +225,7 @@ def multiplicity(particles: ak.Array) -> np.ndarray:
 def multiplicity_per_class(particles: ak.Array) -> np.ndarray:
     """Number of particles of each class per event, shape (events, 5)."""
     cls = particles["class"]
-    counts = [ak.to_numpy(ak.sum(cls == c, axis=1)) for c in ParticleClass]
+    counts = [ak.to_numpy(ak.sum(cls == int(c), axis=1)) for c in ParticleClass]
     return np.stack(counts, axis=1).astype(np.int64)
 
 

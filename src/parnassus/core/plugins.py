@@ -60,7 +60,7 @@ def _load(kind: str, name: str) -> Any:
     entry_point = found[name]
     try:
         return entry_point.load()
-    except ImportError as error:
+    except (ImportError, AttributeError) as error:
         raise PluginNotFoundError(
             f"{kind} {name!r} is registered by {entry_point.distro.name if entry_point.distro else 'a package'} "
             f"as {entry_point.module_name}:{entry_point.object_name}, but importing it failed: {error}"

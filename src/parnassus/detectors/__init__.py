@@ -1,0 +1,1 @@
+"""Built-in detector cards: ``cms2011`` and ``cmslike``."""
