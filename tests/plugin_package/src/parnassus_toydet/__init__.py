@@ -18,12 +18,19 @@ card = DetectorCard(
 )
 
 
-class ToyEuler(Solver):
-    """Explicit Euler with the velocity taken at the end of each step's first half (a toy)."""
+class Ralston(Solver):
+    """Ralston's second-order Runge-Kutta method, the error-minimising two-stage scheme.
 
-    name = "toy-euler"
-    description = "Toy solver of the plugin guide: first-order Euler steps"
-    order = 1
+    k1 = v(x, t), k2 = v(x + 2/3 h k1, t + 2/3 h), x_next = x + h (k1 / 4 + 3 k2 / 4).
+    """
 
-    def step(self, velocity, x, t, t_next, path):
-        return x + (t_next - t) * velocity(x, t)
+    name = "ralston"
+    description = "Ralston's Runge-Kutta method (plugin-guide example), order 2, 2 evaluations per step"
+    order = 2
+    nfe_per_step = 2
+
+    def step(self, velocity, x, path, t, t_next):
+        h = t_next - t
+        k1 = velocity(x, t)
+        k2 = velocity(x + (2.0 / 3.0) * h * k1, t + (2.0 / 3.0) * h)
+        return x + h * (0.25 * k1 + 0.75 * k2)
