@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shlex
-import sys
 from pathlib import Path
 
 import yaml
@@ -77,12 +76,12 @@ def run(args) -> int:
         seed=args.seed,
         config_overrides=overrides,
     )
-    _record_command(Path(folder))
+    _record_command(Path(folder), args.argv)
     log.info("checkpoint written to %s", folder)
     return 0
 
 
-def _record_command(folder: Path) -> None:
+def _record_command(folder: Path, argv: list[str]) -> None:
     """Add the command line that made the checkpoint to its model.yaml, so it can be repeated."""
     path = folder / MODEL_YAML
     if not path.is_file():
@@ -91,5 +90,5 @@ def _record_command(folder: Path) -> None:
         info = yaml.safe_load(stream) or {}
     info.pop("format_version", None)
     info.pop("parnassus_version", None)
-    info["command"] = shlex.join(["parnassus", *sys.argv[1:]])
+    info["command"] = shlex.join(["parnassus", *argv])
     write_model_yaml(folder, info)

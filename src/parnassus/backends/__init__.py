@@ -1,0 +1,1 @@
+"""Built-in generative backends: flow-matching (PyTorch), diffusion (TensorFlow/Keras), smearing (numpy)."""
