@@ -16,6 +16,10 @@ class InvalidInputError(ParnassusError, ValueError):
     """An input file or array holds values parnassus cannot use."""
 
 
+class InputFileNotFoundError(ParnassusError, FileNotFoundError):
+    """An input file does not exist."""
+
+
 class UnknownFormatError(InvalidInputError):
     """A file is not ROOT, Parquet or HepMC3 (or its suffix is not recognised)."""
 
@@ -74,3 +78,7 @@ class CheckpointError(ParnassusError, ValueError):
 
 class NoWeightsError(ParnassusError, FileNotFoundError):
     """A detector card has no trained weights for the requested backend."""
+
+
+class InvalidSettingError(ParnassusError, ValueError):
+    """A run-time setting (solver step count, time grid, probability path) has an invalid value."""
