@@ -101,11 +101,11 @@ def run(args) -> int:
 def _gen_chunks(args):
     """Yield GEN event chunks from the input file, or from Pythia8 when there is none."""
     if args.input is None:
-        from parnassus.generation import generate_events
+        from parnassus.generation.parallel import iter_generated
 
         n_events = args.events or DEFAULT_GENERATED_EVENTS
         log.info("no input given: generating %d Pythia8 %s events at 7 TeV (seed %d)", n_events, DEFAULT_PROCESS, args.seed)
-        yield from generate_events(DEFAULT_PROCESS, n_events, seed=args.seed, step_size=args.step_size)
+        yield from iter_generated(DEFAULT_PROCESS, n_events, args.seed, step_size=args.step_size)
         return
 
     if not args.input.is_file():
