@@ -1,0 +1,163 @@
+"""Particle stage: CA-DiT, a cross-attention transformer for the velocity of the PFC set.
+
+Architecture after the PFC-level CFM network of arXiv:2503.19981 (its Fig. 4):
+
+1. GEN tokens y = MLP(GEN features), PFC tokens x = MLP(noisy PFC features x_t),
+   both ``(batch, slots, H)``;
+2. context c = [masked mean of y, MLP(globals), MLP(sinusoid(1000 t))], ``(batch, 3H)``;
+3. blocks, each: x <- CrossAttentionLayer(x attends to y), then
+   y <- CrossAttentionLayer(y attends to x) (the last block updates x only);
+   there is no self-attention, so PFC tokens exchange information through the GEN tokens;
+4. v = MLP([x, c]) per PFC token, ``(batch, pfc slots, 12)``, zero in padded slots.
+
+Each cross-attention layer is a DiT block with adaLN-zero from c
+(arXiv:2212.09748): RMSNorm, shift/scale/gate modulation, multi-head attention
+with per-head qk-norm and no biases, and a GLU feed-forward network.
+
+Padding: padded tokens are never keys (boolean key mask in
+``scaled_dot_product_attention``), never pooled and never in the loss, so the
+velocity at real slots does not depend on the padded length.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from parnassus.backends.flow_matching import features as ft
+from parnassus.backends.flow_matching.layers import RMSNorm, TimestepEmbedding, masked_mean, mlp, modulate, zero_linear
+
+
+class GLU(nn.Module):
+    """Gated feed-forward network: W_out (SiLU(W_a x) * W_b x), hidden size ratio * H, no biases."""
+
+    def __init__(self, hidden: int, ratio: int = 4):
+        super().__init__()
+        self.inner = nn.Linear(hidden, 2 * ratio * hidden, bias=False)
+        self.outer = nn.Linear(ratio * hidden, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.inner(x).chunk(2, dim=-1)
+        return self.outer(F.silu(a) * b)
+
+
+class CrossAttention(nn.Module):
+    """Multi-head cross-attention with per-head RMS qk-norm and a key padding mask."""
+
+    def __init__(self, hidden: int, heads: int):
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden size {hidden} is not divisible by {heads} heads")
+        self.heads = heads
+        self.head_dim = hidden // heads
+        self.q = nn.Linear(hidden, hidden, bias=False)
+        self.k = nn.Linear(hidden, hidden, bias=False)
+        self.v = nn.Linear(hidden, hidden, bias=False)
+        self.q_norm = RMSNorm(self.head_dim)
+        self.k_norm = RMSNorm(self.head_dim)
+        self.out = nn.Linear(hidden, hidden, bias=False)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        batch, slots, _ = x.shape
+        return x.view(batch, slots, self.heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """Attend from ``query`` ``(batch, q slots, H)`` to ``keys`` ``(batch, k slots, H)``.
+
+        Keys with ``key_mask`` False are ignored. A query row whose event has no
+        real key gets 0: scaled_dot_product_attention returns NaN for a row with
+        every key masked, so such rows attend to all slots and are zeroed after.
+        """
+        has_key = key_mask.any(dim=1)
+        safe_mask = key_mask | ~has_key[:, None]
+
+        q = self.q_norm(self._split(self.q(query)))
+        k = self.k_norm(self._split(self.k(keys)))
+        v = self._split(self.v(keys))
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=safe_mask[:, None, None, :])
+
+        batch, _, slots, _ = attended.shape
+        attended = attended.transpose(1, 2).reshape(batch, slots, -1)
+        return self.out(attended) * has_key[:, None, None].to(attended.dtype)
+
+
+class CrossAttentionLayer(nn.Module):
+    """DiT-style layer: q <- q + gate1 Attn(mod(norm1(q)), norm_kv(kv)); q <- q + gate2 GLU(mod(norm2(q)))."""
+
+    def __init__(self, hidden: int, heads: int, context_dim: int, mlp_ratio: int = 4):
+        super().__init__()
+        self.norm1 = RMSNorm(hidden)
+        self.norm2 = RMSNorm(hidden)
+        self.norm_kv = RMSNorm(hidden)
+        self.attention = CrossAttention(hidden, heads)
+        self.mlp = GLU(hidden, mlp_ratio)
+        self.ada_ln = nn.Sequential(nn.SiLU(), zero_linear(context_dim, 6 * hidden))
+
+    def forward(self, query, keys, key_mask, context):
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.ada_ln(context).chunk(6, dim=-1)
+        attended = self.attention(modulate(self.norm1(query), shift1, scale1), self.norm_kv(keys), key_mask)
+        query = query + gate1.unsqueeze(1) * attended
+        return query + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(query), shift2, scale2))
+
+
+class ParticleNet(nn.Module):
+    """Velocity field of the particle stage.
+
+    Args:
+        hidden: width H (divisible by ``heads``).
+        heads: attention heads.
+        layers: CA-DiT blocks.
+        mlp_ratio: GLU hidden size / H.
+        time_factor: tau = time_factor * t in the time embedding.
+    """
+
+    def __init__(self, hidden: int = 96, heads: int = 6, layers: int = 8, mlp_ratio: int = 4, time_factor: float = 1000.0):
+        super().__init__()
+        context_dim = 3 * hidden
+        self.gen_embedding = mlp(ft.N_PARTICLE_FEATURES, [hidden, hidden], hidden)
+        self.pfc_embedding = mlp(ft.N_PARTICLE_FEATURES, [hidden, hidden], hidden)
+        self.global_embedding = mlp(ft.PARTICLE_GLOBAL_DIM, [hidden, hidden], hidden)
+        self.time_embedding = TimestepEmbedding(hidden, time_factor)
+        self.pfc_layers = nn.ModuleList(CrossAttentionLayer(hidden, heads, context_dim, mlp_ratio) for _ in range(layers))
+        self.gen_layers = nn.ModuleList(CrossAttentionLayer(hidden, heads, context_dim, mlp_ratio) for _ in range(layers - 1))
+        self.head = mlp(hidden + context_dim, [hidden, hidden, hidden], ft.N_PARTICLE_FEATURES)
+
+    def condition(self, gen, gen_mask, globals_):
+        """Embed what does not change during sampling.
+
+        Args:
+            gen: ``(batch, gen slots, 12)``; gen_mask: ``(batch, gen slots)`` bool; globals_: ``(batch, 20)``.
+
+        Returns:
+            ``(gen tokens (batch, gen slots, H), (batch, 2H) pooled GEN and global embedding)``.
+        """
+        tokens = self.gen_embedding(gen) * gen_mask.unsqueeze(-1).to(gen.dtype)
+        pooled = masked_mean(tokens, gen_mask)
+        return tokens, torch.cat([pooled, self.global_embedding(globals_)], dim=-1)
+
+    def velocity(self, x, t, pfc_mask, gen_mask, condition):
+        """Return v(x_t, t), ``(batch, pfc slots, 12)``, zero at padded slots.
+
+        Args:
+            x: noisy PFC features ``(batch, pfc slots, 12)``.
+            t: flow time ``(batch,)``.
+            pfc_mask: ``(batch, pfc slots)`` bool.
+            gen_mask: ``(batch, gen slots)`` bool.
+            condition: output of :meth:`condition`.
+        """
+        gen, fixed_context = condition
+        context = torch.cat([fixed_context, self.time_embedding(t)], dim=-1)
+        pfc_weight = pfc_mask.unsqueeze(-1).to(x.dtype)
+        pfc = self.pfc_embedding(x) * pfc_weight
+
+        for index, pfc_layer in enumerate(self.pfc_layers):
+            pfc = pfc_layer(pfc, gen, gen_mask, context)
+            if index < len(self.gen_layers):
+                gen = self.gen_layers[index](gen, pfc, pfc_mask, context)
+
+        broadcast_context = context.unsqueeze(1).expand(-1, pfc.shape[1], -1)
+        return self.head(torch.cat([pfc, broadcast_context], dim=-1)) * pfc_weight
+
+    def forward(self, x, t, pfc_mask, gen, gen_mask, globals_):
+        return self.velocity(x, t, pfc_mask, gen_mask, self.condition(gen, gen_mask, globals_))
