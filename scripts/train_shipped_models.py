@@ -20,6 +20,7 @@ Example (the run that made the shipped weights is recorded in each model.yaml)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import shutil
@@ -57,10 +58,22 @@ def parse_arguments(argv=None) -> argparse.Namespace:
 
 
 def data_files(data: Path, piece: str) -> list[Path]:
-    files = sorted((data / "full" / piece).glob("*.root")) + sorted((data / "full" / piece).glob("*.parquet"))
+    """Return the simulated chunk files of a piece, alternating between processes.
+
+    Alternating keeps the processes in equal parts when a backend reads only the
+    first N events (``max_events``), since it reads the files in the given order.
+    """
+    folder = data / "full" / piece
+    files = sorted(folder.glob("*.root")) + sorted(folder.glob("*.parquet"))
     if not files:
-        raise SystemExit(f"no simulated {piece} files under {data / 'full' / piece}: run scripts/make_datasets.py first")
-    return files
+        raise SystemExit(f"no simulated {piece} files under {folder}: run scripts/make_datasets.py first")
+    by_process: dict[str, list[Path]] = {}
+    for path in files:
+        by_process.setdefault(path.name.rsplit("_", 1)[0], []).append(path)
+    interleaved = []
+    for group in itertools.zip_longest(*by_process.values()):
+        interleaved.extend(path for path in group if path is not None)
+    return interleaved
 
 
 def train(backend: str, args: argparse.Namespace) -> Path:
