@@ -91,6 +91,9 @@ class GenerativeBackend(abc.ABC):
     description: ClassVar[str]
     #: The extra of parnassus that installs the framework, for error messages.
     extra: ClassVar[str] = ""
+    #: Whether sampling integrates an ODE, so that the ``solver`` and ``steps`` arguments of
+    #: :meth:`TrainedModel.sample` take effect (False for the smearing baseline).
+    uses_solver: ClassVar[bool] = True
 
     @classmethod
     @abc.abstractmethod

@@ -32,6 +32,7 @@ class SmearingBackend(GenerativeBackend):
         "presets set the bin layout, epochs and device do not apply"
     )
     extra: ClassVar[str] = ""
+    uses_solver: ClassVar[bool] = False
 
     @classmethod
     def train(
