@@ -91,7 +91,8 @@ def train(backend: str, args: argparse.Namespace) -> Path:
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
         if args.max_train_events:
-            command += ["--set", f"max_events={args.max_train_events}"]
+            key = "training.max_events" if backend == "diffusion" else "max_events"
+            command += ["--set", f"{key}={args.max_train_events}"]
     if (out / "model.yaml").is_file():
         if backend == "smearing":
             log.info("smearing: %s exists; the fit is one pass, nothing to resume", out)

@@ -372,3 +372,28 @@ def test_resume_matches_uninterrupted_run(tmp_path, card, monkeypatch):
             assert datasets, name
             for key in datasets:
                 np.testing.assert_array_equal(whole[key][()], resumed[key][()], err_msg=f"{name}:{key}")
+
+
+def test_event_stream_max_events(tmp_path):
+    """max_events keeps the first N events in file order, also when the file order is shuffled."""
+    from conftest import random_particles
+
+    from parnassus.backends.diffusion.data import EventStream
+    from parnassus.core import events as ev
+    from parnassus.core.io import write_events
+    from parnassus.core.plugins import load_detector
+
+    rng = np.random.default_rng(3)
+    paths = []
+    for index in range(3):
+        gen = random_particles(rng, rng.integers(5, 20, 40))
+        pfc = random_particles(rng, rng.integers(5, 20, 40), pt_min=1.5)
+        path = tmp_path / f"part{index}.parquet"
+        write_events(ev.make_events(gen, pfc, np.arange(40) + 100 * index), path)
+        paths.append(path)
+
+    stream = EventStream(paths, load_detector("cmslike"), chunk_size=16, max_events=55)
+    assert stream.count() == 55
+    numbers = np.concatenate([chunk.event_number.to_numpy() for chunk in stream.chunks(np.random.default_rng(0))])
+    assert sorted(numbers.tolist()) == list(range(40)) + list(range(100, 115))
+    assert EventStream(paths, load_detector("cmslike")).count() == 120

@@ -159,11 +159,14 @@ class EventStream:
         paths: event files with GEN and PFC (any format parnassus reads).
         card: the detector card whose ``preprocess`` is applied.
         chunk_size: events read at a time; bounds the memory.
+        max_events: use only the first N events of the files, in the given file
+            order (None: all); the subset stays the same when the order is shuffled.
     """
 
     paths: list[Path]
     card: DetectorCard
     chunk_size: int = 8192
+    max_events: int | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[ak.Array]:
@@ -177,28 +180,47 @@ class EventStream:
         """
         from parnassus.core.io import iter_events
 
-        order = list(range(len(self.paths)))
+        limits = self._file_limits()
+        order = [position for position in range(len(self.paths)) if limits[position] != 0]
         if rng is not None:
             rng.shuffle(order)
         for position in order:
             path = self.paths[position]
+            remaining = limits[position]
             for events in iter_events(path, step_size=self.chunk_size, require_pfc=True):
-                if len(events) == 0:
-                    continue
-                processed, _ = self.card.preprocess(events, source=str(path))
-                yield processed
+                if remaining is not None:
+                    events = events[:remaining]
+                    remaining -= len(events)
+                if len(events):
+                    processed, _ = self.card.preprocess(events, source=str(path))
+                    yield processed
+                if remaining is not None and remaining <= 0:
+                    break
 
-    def count(self) -> int:
-        """Return the number of events in all files (read from the file metadata)."""
+    def _file_limits(self) -> list[int | None]:
+        """Return how many events to read from each file: None for all of them."""
+        if self.max_events is None:
+            return [None] * len(self.paths)
+        limits = []
+        remaining = self.max_events
+        for path in self.paths:
+            take = min(remaining, self._count_file(path))
+            limits.append(take)
+            remaining -= take
+        return limits
+
+    def _count_file(self, path: Path) -> int:
         from parnassus.core.io import count_events
 
-        total = 0
-        for path in self.paths:
-            key = str(path)
-            if key not in self.counts:
-                self.counts[key] = int(count_events(path))
-            total += self.counts[key]
-        return total
+        key = str(path)
+        if key not in self.counts:
+            self.counts[key] = int(count_events(path))
+        return self.counts[key]
+
+    def count(self) -> int:
+        """Return the number of events streamed: all in the files, or ``max_events`` if fewer."""
+        total = sum(self._count_file(path) for path in self.paths)
+        return total if self.max_events is None else min(total, self.max_events)
 
     def first_events(self, limit: int) -> ak.Array:
         """Return up to ``limit`` preprocessed events from the start of the files."""

@@ -34,6 +34,8 @@ _PAPER: dict[str, Any] = {
         "chunk_size": 8192,
         "normalisation_events": 20000,
         "validation_seed": 12345,
+        # Train on the first N events of the files only (None: all of them).
+        "max_events": None,
     },
     "sampling": {
         "solver": "dpm-solver-2",
@@ -119,6 +121,9 @@ def validate(config: dict[str, Any]) -> None:
         raise InvalidInputError(f"particle.attention must be 'cross' or 'union', not {particle['attention']!r}")
     if particle["hidden"] % particle["heads"]:
         raise InvalidInputError(f"particle.hidden ({particle['hidden']}) must be divisible by particle.heads ({particle['heads']})")
+    max_events = config["training"]["max_events"]
+    if max_events is not None and (not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 1):
+        raise InvalidInputError(f"training.max_events must be a positive integer or null, not {max_events!r}")
     positive = [
         ("event.hidden", config["event"]["hidden"]),
         ("particle.hidden", particle["hidden"]),

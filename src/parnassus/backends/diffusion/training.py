@@ -336,7 +336,7 @@ def train(
         log.info("%s already has %d of %d epochs; nothing to do", out_dir, done, total_epochs)
         return out_dir
 
-    stream = dt.EventStream(data, card, chunk_size=int(settings["chunk_size"]))
+    stream = dt.EventStream(data, card, chunk_size=int(settings["chunk_size"]), max_events=settings["max_events"])
     validation_stream = dt.EventStream([Path(p) for p in validation], card, chunk_size=int(settings["chunk_size"])) if validation else None
     first = stream.first_events(int(settings["normalisation_events"]))
     if not resume:
