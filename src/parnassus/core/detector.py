@@ -84,9 +84,9 @@ class PreprocessReport:
 def fit_normalisation(events: ak.Array) -> dict[str, Standardisation]:
     """Fit the mean and standard deviation of every normalised feature on training events.
 
-    Particle features come from GEN and PFC together; event quantities (HT, N,
-    MET_x, MET_y) too, so one table serves both collections, as in the authors'
-    configuration of arXiv:2503.19981.
+    Particle features and event quantities (HT, N, MET_x, MET_y) are fitted on GEN
+    and PFC together, so one table serves both collections. The authors'
+    configuration of arXiv:2503.19981 does the same.
     """
     collections = [events.gen] + ([events.pfc] if ev.has_pfc(events) else [])
     values: dict[str, list[np.ndarray]] = {key: [] for key in NORMALISATION_KEYS}

@@ -14,8 +14,9 @@ group                  object
 
 Names are read with the ``entrypoints`` package, which parses the installed
 distributions' metadata without importing anything. Loading a plugin imports
-its module; plugin modules must be light (a backend imports its framework inside
-its methods), so that ``parnassus list`` never imports PyTorch or TensorFlow.
+its module, so plugin modules must be light: a backend imports its framework
+inside its methods, and ``parnassus list`` then imports neither PyTorch nor
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def plugin_manager() -> pluggy.PluginManager:
 
 def postprocess(events, card):
     """Apply every registered ``parnassus_postprocess`` hook in turn."""
-    # Each hook sees the output of the one before, in registration order, which a
-    # plain hook call (all hooks on the same input, results in reverse order) cannot do.
+    # Each hook gets the output of the one before, in registration order. A plain
+    # hook call cannot do this because it passes every hook the same input.
     for hook in plugin_manager().hook.parnassus_postprocess.get_hookimpls():
         arguments = {"events": events, "card": card}
         result = hook.function(**{name: arguments[name] for name in hook.argnames})
