@@ -3,7 +3,9 @@
 import subprocess
 import sys
 
+import awkward as ak
 import pytest
+import yaml
 
 import parnassus
 from parnassus.cli import COMMANDS, main
@@ -65,3 +67,58 @@ def test_log_level_option():
     result = run_cli("--log-level", "BOGUS", "list")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def smearing_weights(tmp_path_factory):
+    """A smearing model for the cmslike card, fitted on toy events through the CLI."""
+    from parnassus.core.io import write_events
+    from parnassus.evaluation.synthetic import toy_events
+
+    folder = tmp_path_factory.mktemp("smearing")
+    data = folder / "train.parquet"
+    write_events(toy_events(400, gen_seed=3), data)
+    weights = folder / "weights"
+    code = main(["train", "--detector", "cmslike", "--backend", "smearing", "--data", str(data),
+                 "--preset", "tiny", "-o", str(weights)])
+    assert code == 0
+    return weights
+
+
+def test_train_records_command(smearing_weights):
+    info = yaml.safe_load((smearing_weights / "model.yaml").read_text())
+    assert info["command"].startswith("parnassus train --detector cmslike --backend smearing")
+
+
+def test_run_without_input_generates_ttbar(smearing_weights, tmp_path):
+    from parnassus.core.io import read_events
+
+    output = tmp_path / "reco.root"
+    code = main(["run", "--detector", "cmslike", "--backend", "smearing", "--weights", str(smearing_weights),
+                 "--events", "3", "--seed", "7", "-o", str(output)])
+    assert code == 0
+    events = read_events(output, require_pfc=True)
+    assert len(events) == 3
+    # Pythia8 ttbar events at 7 TeV carry well over 50 GEN particles above 0.25 GeV.
+    assert ak.all(ak.num(events.gen) > 50)
+    assert ak.all(events.gen.pt > 0.25)
+    assert ak.all(ak.num(events.pfc) > 0)
+    assert ak.all(events.pfc.pt > 1.0)
+    # Event numbers of generated events are seed * 10**7 + index.
+    assert events.event_number.to_list() == [70000000, 70000001, 70000002]
+
+
+def test_run_rejects_unknown_solver(smearing_weights, tmp_path, caplog):
+    code = main(["run", "--detector", "cmslike", "--backend", "smearing", "--weights", str(smearing_weights),
+                 "--solver", "no-such-solver", "-o", str(tmp_path / "out.root")])
+    assert code == 1
+    assert "no solver named 'no-such-solver'" in caplog.text
+    assert not (tmp_path / "out.root").exists()
+
+
+def test_run_missing_input(smearing_weights, tmp_path, caplog):
+    code = main(["run", "--detector", "cmslike", "--backend", "smearing", "--weights", str(smearing_weights),
+                 "-i", str(tmp_path / "missing.root"), "-o", str(tmp_path / "out.root")])
+    assert code == 1
+    assert "missing.root" in caplog.text
+    assert not (tmp_path / "out.root").exists()
