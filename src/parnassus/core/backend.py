@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import awkward as ak
 
+from parnassus.core import events as ev
 from parnassus.core.detector import DetectorCard
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,31 @@ class SamplingReport:
         self.redraws += other.redraws
         self.event_stage_seconds += other.event_stage_seconds
         self.particle_stage_seconds += other.particle_stage_seconds
+
+
+def sampled_pfc(card: DetectorCard, counts, pt, eta, phi, vx, vy, vz, cls) -> ak.Array:
+    """Build the PFC records of sampled particles in the card's conventions.
+
+    The flat per-particle arrays are cut into events by ``counts``, the particles of each
+    event are sorted by decreasing pT (a stable sort) and passed through
+    :meth:`parnassus.core.detector.DetectorCard.finalise_pfc`, which leaves pT unchanged.
+
+    Args:
+        card: the detector card of the model.
+        counts: PFCs per event, shape ``(events,)``.
+        pt, eta, phi, vx, vy, vz: per-particle values in physical units (GeV, rad, cm),
+            shape ``(sum(counts),)``, the particles of event 0 first.
+        cls: per-particle class (0-4), shape ``(sum(counts),)``.
+
+    Returns:
+        Jagged PFC records, one list per event.
+    """
+
+    def jagged(values):
+        return ak.unflatten(values, counts)
+
+    particles = ev.make_particles(*(jagged(values) for values in (pt, eta, phi, vx, vy, vz, cls)))
+    return card.finalise_pfc(ev.sort_by_pt(particles))
 
 
 class TrainedModel(abc.ABC):

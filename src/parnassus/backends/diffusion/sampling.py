@@ -31,7 +31,7 @@ import awkward as ak
 import numpy as np
 
 from parnassus.core import events as ev
-from parnassus.core.backend import SamplingReport, TrainedModel
+from parnassus.core.backend import SamplingReport, TrainedModel, sampled_pfc
 from parnassus.core.detector import DetectorCard, Standardisation
 from parnassus.core.paths import CosinePath
 from parnassus.core.plugins import load_solver
@@ -242,15 +242,9 @@ class DiffusionModel(TrainedModel):
             physical = ft.invert_particles(values, float(draw.ht[i]), self.table, abs_eta_max)
             for key in columns:
                 columns[key].append(physical[key])
-        counts = draw.n
         flat = {key: np.concatenate(parts) if parts else np.zeros(0) for key, parts in columns.items()}
         flat_class = np.concatenate(classes) if classes else np.zeros(0, dtype=np.int8)
-        jagged = {key: ak.unflatten(values, counts) for key, values in flat.items()}
-        pfc = ev.make_particles(
-            jagged["pt"], jagged["eta"], jagged["phi"], jagged["vx"], jagged["vy"], jagged["vz"],
-            ak.unflatten(flat_class.astype(np.int8), counts),
-        )
-        return ev.sort_by_pt(self.card.finalise_pfc(pfc))
+        return sampled_pfc(self.card, draw.n, **flat, cls=flat_class.astype(np.int8))
 
     # --- public --------------------------------------------------------------------------
 

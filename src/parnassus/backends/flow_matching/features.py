@@ -35,6 +35,7 @@ import awkward as ak
 import numpy as np
 
 from parnassus.core import events as ev
+from parnassus.core.backend import sampled_pfc
 from parnassus.core.detector import NORMALISATION_KEYS, DetectorCard, Standardisation, fit_normalisation
 from parnassus.exceptions import InvalidInputError
 
@@ -316,9 +317,4 @@ def decode_particles(
     vz = norm["vz"].inverse(real[:, VZ])
     cls = np.argmax(real[:, CLASS_SLICE], axis=1)
 
-    def jagged(values):
-        return ak.unflatten(values, counts)
-
-    particles = ev.make_particles(*(jagged(v) for v in (pt, eta, phi, vx, vy, vz, cls)))
-    particles = ev.sort_by_pt(particles)
-    return card.finalise_pfc(particles), report
+    return sampled_pfc(card, counts, pt, eta, phi, vx, vy, vz, cls), report

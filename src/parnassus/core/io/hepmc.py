@@ -253,9 +253,7 @@ def _build_chunk(rows: list[dict], numbers: list[int], first: int, path: Path, r
         columns[name] = ak.unflatten(flat, counts)
     context = validation.ChunkContext(str(path), first, np.asarray(numbers, dtype=np.int64))
     gen = validation.build_particles(columns, _NAMES, context, report)
-    events = ev.make_events(gen, None, context.event_numbers)
-    validation.count_empty_events(events, context, report)
-    return events
+    return validation.assemble_events({"gen": gen}, context.event_numbers, context, report)
 
 
 def iter_hepmc(

@@ -127,14 +127,12 @@ def iter_parquet(
 
         particles = {}
         for collection in collections:
-            fields = list(ev.PARTICLE_FIELDS) + ([ev.PDGID_FIELD] if collection == "gen" and has_pdgid else [])
+            fields = validation.particle_fields(collection, has_pdgid)
             columns = {name: rows[collection][name] for name in fields}
             names = {name: f"{collection}.{name}" for name in fields}
             particles[collection] = validation.build_particles(columns, names, context, report)
 
-        events = ev.make_events(particles["gen"], particles.get("pfc"), numbers)
-        validation.count_empty_events(events, context, report)
-        yield events
+        yield validation.assemble_events(particles, numbers, context, report)
 
 
 def count_parquet(path: str | os.PathLike) -> int:

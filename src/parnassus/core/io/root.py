@@ -148,9 +148,7 @@ def _events_from_arrays(arrays, layout, context: validation.ChunkContext, report
     """Check one chunk of branches and build the event batch."""
     collections = {}
     for collection in layout["collections"]:
-        fields = list(ev.PARTICLE_FIELDS)
-        if collection == "gen" and layout["pdgid"]:
-            fields.append(ev.PDGID_FIELD)
+        fields = validation.particle_fields(collection, layout["pdgid"])
         names = {field: branch_name(collection, field) for field in fields}
         for name in names.values():
             _check_jagged(arrays, name, context)
@@ -158,9 +156,7 @@ def _events_from_arrays(arrays, layout, context: validation.ChunkContext, report
         columns = {field: arrays[name] for field, name in names.items()}
         collections[collection] = validation.build_particles(columns, names, context, report)
 
-    events = ev.make_events(collections["gen"], collections.get("pfc"), context.event_numbers)
-    validation.count_empty_events(events, context, report)
-    return events
+    return validation.assemble_events(collections, context.event_numbers, context, report)
 
 
 def iter_root(

@@ -270,6 +270,29 @@ def build_particles(
     )
 
 
+def particle_fields(collection: str, with_pdgid: bool) -> list[str]:
+    """Return the fields of a particle collection: those of the data model, plus the PDG id for GEN when present."""
+    return list(ev.PARTICLE_FIELDS) + ([ev.PDGID_FIELD] if collection == "gen" and with_pdgid else [])
+
+
+def assemble_events(particles: dict[str, ak.Array], event_numbers, context: ChunkContext, report: InputReport) -> ak.Array:
+    """Make the event batch of checked particle collections and count its empty events into ``report``.
+
+    Args:
+        particles: the ``gen`` records and, when present, the ``pfc`` records
+            (the output of :func:`build_particles`).
+        event_numbers: one int per event.
+        context: the origin of the chunk, for the empty-event examples.
+        report: collects the counts.
+
+    Returns:
+        ak.Array of events ``{gen, [pfc], event_number}``.
+    """
+    events = ev.make_events(particles["gen"], particles.get("pfc"), event_numbers)
+    count_empty_events(events, context, report)
+    return events
+
+
 def empty_events() -> ak.Array:
     """Return a GEN-only event batch with no events, in the dtypes of the data model."""
     nothing = ak.unflatten(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
@@ -310,7 +333,7 @@ def check_events(events: ak.Array, context: ChunkContext, report: InputReport) -
             continue
         particles = events[collection]
         present = set(ak.fields(particles))
-        expected = list(ev.PARTICLE_FIELDS) + ([ev.PDGID_FIELD] if collection == "gen" and ev.PDGID_FIELD in present else [])
+        expected = particle_fields(collection, ev.PDGID_FIELD in present)
         missing = [name for name in expected if name not in present]
         if missing:
             raise InvalidInputError(
@@ -325,6 +348,4 @@ def check_events(events: ak.Array, context: ChunkContext, report: InputReport) -
         event_number = ak.to_numpy(events.event_number)
     else:
         event_number = context.entry_offset + np.arange(len(events), dtype=np.int64)
-    result = ev.make_events(collections["gen"], collections.get("pfc"), event_number)
-    count_empty_events(result, context, report)
-    return result
+    return assemble_events(collections, event_number, context, report)
