@@ -457,3 +457,31 @@ def test_weights_of_other_epoch_rejected(trained, tmp_path):
     edit_model_yaml(folder, epochs_completed=1)
     with pytest.raises(CheckpointError, match="epoch"):
         FlowMatchingBackend.load(folder, CARD)
+
+
+def test_batch_stream_reads_every_file_each_epoch(tmp_path):
+    """Files shorter than a chunk are separate chunks: every pass must read all of them."""
+    from conftest import random_particles
+
+    from parnassus.backends.flow_matching.data import BatchStream
+    from parnassus.core.detector import fit_normalisation
+    from parnassus.core.io import write_events
+
+    rng = np.random.default_rng(8)
+    paths = []
+    for index in range(3):
+        gen = random_particles(rng, rng.integers(5, 20, 30))
+        pfc = random_particles(rng, rng.integers(3, 15, 30), pt_min=1.5)
+        path = tmp_path / f"part{index}.parquet"
+        write_events(ev.make_events(gen, pfc, np.arange(30) + 100 * index), path)
+        paths.append(path)
+
+    card = DetectorCard("test", "test card")
+    events = ev.make_events(gen, pfc)
+    stream = BatchStream(paths, card, fit_normalisation(events), batch_size=8, chunk_size=1000)
+    for epoch in range(3):
+        assert sum(len(batch) for batch in stream(np.random.default_rng(epoch))) == 90
+
+    limited = BatchStream(paths, card, fit_normalisation(events), batch_size=8, chunk_size=1000, max_events=45)
+    for epoch in range(2):
+        assert sum(len(batch) for batch in limited(None)) == 45

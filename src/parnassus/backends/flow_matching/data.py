@@ -183,7 +183,7 @@ class BatchStream:
             yield self._single_chunk
             return
         self.dropped_events = 0
-        seen, chunks = 0, []
+        seen, yielded, last = 0, 0, None
         for name, chunk in iter_raw_chunks(self.source, self.chunk_size):
             if self.max_events is not None:
                 if seen >= self.max_events:
@@ -197,13 +197,13 @@ class BatchStream:
                 log.info("%s: left out %d events without any PFC", name, dropped)
             if len(events) == 0:
                 continue
-            features = ft.chunk_features(events, self.norm)
-            chunks.append(features)
-            if len(chunks) > 1:
-                chunks = chunks[-1:]
-            yield features
-        if seen <= self.chunk_size and len(chunks) == 1:
-            self._single_chunk = chunks[0]
+            last = ft.chunk_features(events, self.norm)
+            yielded += 1
+            yield last
+        # Keep the data only when one chunk held all of it. Files shorter than a chunk
+        # are read as separate chunks, so the count of chunks decides, not the event count.
+        if yielded == 1:
+            self._single_chunk = last
 
 
 def read_fit_events(source: DataSource, card: DetectorCard, max_events: int, chunk_size: int) -> ak.Array:
