@@ -122,3 +122,37 @@ def test_run_missing_input(smearing_weights, tmp_path, caplog):
     assert code == 1
     assert "missing.root" in caplog.text
     assert not (tmp_path / "out.root").exists()
+
+
+def test_run_rejects_hepmc_output(smearing_weights, tmp_path, caplog):
+    code = main(["run", "--detector", "cmslike", "--backend", "smearing", "--weights", str(smearing_weights),
+                 "--events", "2", "-o", str(tmp_path / "reco.hepmc.gz")])
+    assert code == 1
+    assert "HepMC3 files hold GEN particles only" in caplog.text
+    assert not list(tmp_path.iterdir())
+
+
+def test_run_rejects_output_equal_to_input(smearing_weights, tmp_path, caplog):
+    from parnassus.core.io import write_events
+    from parnassus.evaluation.synthetic import toy_events
+
+    path = tmp_path / "gen.root"
+    write_events(toy_events(5), path)
+    before = path.read_bytes()
+    code = main(["run", "--detector", "cmslike", "--backend", "smearing", "--weights", str(smearing_weights),
+                 "-i", str(path), "-o", str(path)])
+    assert code == 1
+    assert "is the input file" in caplog.text
+    assert path.read_bytes() == before
+
+
+def test_run_text_file_input_one_error(smearing_weights, tmp_path, caplog):
+    fake = tmp_path / "fake.root"
+    fake.write_text("not a ROOT file\n")
+    code = main(["run", "--detector", "cmslike", "--backend", "smearing", "--weights", str(smearing_weights),
+                 "-i", str(fake), "-o", str(tmp_path / "out.root")])
+    assert code == 1
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "fake.root" in errors[0].getMessage()
+    assert not (tmp_path / "out.root").exists()

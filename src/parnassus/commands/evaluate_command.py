@@ -64,8 +64,8 @@ def register(subparsers):
     )
     parser.add_argument(
         "--detector",
-        default="cms2011",
-        help="detector card whose evaluation acceptance |eta| applies (default: cms2011)",
+        default="cmslike",
+        help="detector card whose evaluation acceptance |eta| applies (default: cmslike, as for run, simulate and benchmark)",
     )
 
     parser.add_argument("-o", "--output", required=True, help="the report folder to write")

@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 DEFAULT_PROCESS = "ttbar"
 DEFAULT_GENERATED_EVENTS = 100
 
+#: Events per chunk. Sampling costs about 0.1 to 1 s per event on a CPU, so a chunk
+#: of this size keeps the progress log moving while reading stays cheap.
+DEFAULT_STEP_SIZE = 100
+
 
 def register(subparsers):
     parser = subparsers.add_parser(
@@ -45,12 +49,14 @@ def register(subparsers):
     parser.add_argument("--weights", type=Path, help="checkpoint folder (default: the detector's shipped weights)")
     parser.add_argument("--solver", help="ODE solver name (see `parnassus list solvers`; default: the backend's)")
     parser.add_argument("--steps", type=_options.positive_int, help="solver steps (default: the backend's)")
-    parser.add_argument("--batch-size", type=_options.positive_int, help="events per network batch")
+    parser.add_argument(
+        "--batch-size", type=_options.positive_int, help="events per network batch (default: the backend's)"
+    )
     parser.add_argument(
         "--step-size",
         type=_options.positive_int,
-        default=10000,
-        help="events read, sampled and written per chunk (default: 10000)",
+        default=DEFAULT_STEP_SIZE,
+        help=f"events read, sampled and written per chunk; progress is logged per chunk (default: {DEFAULT_STEP_SIZE})",
     )
     _options.add_device(parser)
     _options.add_seed(parser)
@@ -58,6 +64,7 @@ def register(subparsers):
 
 
 def run(args) -> int:
+    _check_files(args)
     card, backend = _options.load_card_and_backend(args.detector, args.backend)
     if args.solver:
         plugins.load_solver(args.solver)  # fail before the model loads if the name is wrong
@@ -66,7 +73,8 @@ def run(args) -> int:
     log.info("loaded %s weights for %s from %s", args.backend, args.detector, weights)
 
     total = SamplingReport()
-    progress = RateLogger(log, args.events, "sampled")
+    expected = args.events if args.input is None else _expected_events(args)
+    progress = RateLogger(log, expected, "sampled", interval=0.0)
     with io.EventWriter(args.output) as writer:
         for index, chunk in enumerate(_gen_chunks(args)):
             source = str(args.input) if args.input else "generated events"
@@ -108,8 +116,6 @@ def _gen_chunks(args):
         yield from iter_generated(DEFAULT_PROCESS, n_events, args.seed, step_size=args.step_size)
         return
 
-    if not args.input.is_file():
-        raise InvalidInputError(f"input file {args.input} not found")
     remaining = args.events
     for chunk in io.iter_events(args.input, step_size=args.step_size):
         if remaining is not None:
@@ -119,3 +125,27 @@ def _gen_chunks(args):
             yield chunk
         if remaining is not None and remaining <= 0:
             return
+
+
+def _check_files(args) -> None:
+    """Reject input and output files that cannot work before any model is loaded."""
+    if io.format_from_suffix(args.output) == "hepmc":
+        raise InvalidInputError(
+            f"output {args.output}: HepMC3 files hold GEN particles only, so the sampled PFCs would be lost; "
+            "write .root or .parquet"
+        )
+    if args.input is None:
+        return
+    if not args.input.is_file():
+        raise InvalidInputError(f"input file {args.input} not found")
+    io.detect_format(args.input)  # a file that is not ROOT, Parquet or HepMC3 fails here, by name
+    if args.input.resolve() == args.output.resolve():
+        raise InvalidInputError(f"output {args.output} is the input file; choose another output name")
+
+
+def _expected_events(args) -> int:
+    """Return the number of events the run will sample, and say so when --events exceeds the input."""
+    available = io.count_events(args.input)
+    if args.events is not None and args.events > available:
+        log.info("%s holds %d events, fewer than --events %d: sampling all of them", args.input, available, args.events)
+    return available if args.events is None else min(available, args.events)

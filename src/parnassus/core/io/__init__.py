@@ -216,7 +216,9 @@ class EventWriter:
             except BaseException as cleanup_error:
                 if cleanup_error is not error:
                     raise
-        log.error("writing %s failed after %d events; no output was kept", self.path, self.events_written)
+        # The caller reports the error itself; this line only says what happened to the file.
+        level = logging.WARNING if self.events_written else logging.DEBUG
+        log.log(level, "writing %s failed after %d events; no output was kept", self.path, self.events_written)
 
     def write(self, events: ak.Array) -> None:
         """Check an event batch and append it to the file.
