@@ -75,4 +75,5 @@ def test_cms2011_without_weights_says_how_to_train():
     assert card.weights("flow-matching") is None
     with pytest.raises(NoWeightsError, match="15083495") as info:
         card.require_weights("diffusion")
-    assert "parnassus train --detector cms2011" in str(info.value)
+    assert "parnassus train --detector cms2011 --backend diffusion" in str(info.value)
+    assert "BACKEND" not in str(info.value)

@@ -155,7 +155,8 @@ class DetectorCard:
         """Return the shipped weights for ``backend`` or raise :class:`NoWeightsError` with a hint."""
         folder = self.weights(backend)
         if folder is None:
-            hint = self.training_hint or (
+            # Hints may name the backend with the placeholder BACKEND.
+            hint = self.training_hint.replace("BACKEND", backend) or (
                 f"train them with `parnassus train --detector {self.name} --backend {backend} ...` "
                 "and pass the output folder with --weights"
             )
