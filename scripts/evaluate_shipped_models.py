@@ -58,6 +58,12 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--processes", nargs="+", default=list(PROCESSES), choices=list(PROCESSES))
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    parser.add_argument(
+        "--reuse-samples",
+        action="store_true",
+        help="keep samples (and their timing) already in the output folder from an earlier run with the same "
+        "weights, events and seed; sample only what is missing",
+    )
     parser.add_argument("-o", "--output", type=Path, default=Path("runs/evaluation"), help="output folder")
     return parser.parse_args(argv)
 
@@ -120,12 +126,21 @@ def main(argv=None) -> int:
             step_options = [None] if backend == "smearing" else [None, args.fast_steps]
             for steps in step_options:
                 name = backend if steps is None else f"{backend}-{steps}"
-                log.info("%s: sampling %d events with %s", process, len(prepared), name)
-                sampled, report, rate = sample_backend(card, backend, prepared, steps, args.seed)
                 out = samples_folder / f"{name}_{process}.root"
-                io.write_events(sampled, out)
+                timing_path = out.with_suffix(".json")
+                if args.reuse_samples and out.is_file() and timing_path.is_file():
+                    log.info("%s: reusing %s", process, out)
+                    timing = json.loads(timing_path.read_text())
+                else:
+                    log.info("%s: sampling %d events with %s", process, len(prepared), name)
+                    sampled, report, rate = sample_backend(card, backend, prepared, steps, args.seed)
+                    io.write_events(sampled, out)
+                    timing = {"events_per_second": rate, "redraws": report.redraws}
+                    timing_path.write_text(json.dumps(timing))
                 evaluate_args += ["--sample", f"{name}:{process}={out}"]
-                speed_rows.append((process, name, "default" if steps is None else str(steps), rate, report.redraws))
+                speed_rows.append(
+                    (process, name, "default" if steps is None else str(steps), timing["events_per_second"], timing["redraws"])
+                )
 
     # --max-events limits the reference; samples hold exactly those events.
     code = parnassus_main(["evaluate", *evaluate_args, "--max-events", str(args.events)])
