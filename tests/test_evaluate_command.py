@@ -174,3 +174,33 @@ def test_evaluate_rejects_gen_only_sample(files, tmp_path, caplog):
     code = main(["evaluate", "--reference", str(paths["ttbar/reference"]), "--sample", f"flow={gen_only}", "-o", str(tmp_path / "r")])
     assert code == 1
     assert "gen_only.parquet" in caplog.text
+
+
+def test_evaluate_truncated_gen_matches_reference(tmp_path):
+    """A model's GEN input is truncated to the card's maximum; evaluate compares it after the same truncation."""
+    import awkward as ak
+
+    from parnassus.cli import main
+    from parnassus.core import events as ev
+    from parnassus.core.detector import DetectorCard
+    from parnassus.core.io import write_events
+    from parnassus.core.plugins import load_detector
+    from parnassus.evaluation.synthetic import toy_events
+
+    reference = toy_events(40, gen_seed=5)
+    card = load_detector("cmslike")
+    small_card = DetectorCard("small", "small", max_particles=card.max_particles)
+    # Pile extra soft GEN particles onto one event so it exceeds the maximum.
+    gen = reference.gen
+    extra = ak.concatenate([gen[:1]] * (card.max_particles // max(1, len(gen[0])) + 2), axis=1)
+    gen = ak.concatenate([extra, gen[1:]], axis=0)
+    reference = ev.make_events(gen, reference.pfc, reference.event_number)
+    assert len(reference.gen[0]) > card.max_particles
+
+    truncated, _ = small_card.preprocess(ev.make_events(reference.gen, reference.pfc, reference.event_number))
+    write_events(reference, tmp_path / "reference.parquet")
+    write_events(truncated, tmp_path / "sample.parquet")
+    code = main(["evaluate", "--reference", f"ttbar={tmp_path / 'reference.parquet'}",
+                 "--sample", f"model={tmp_path / 'sample.parquet'}", "--bootstrap", "2", "-o", str(tmp_path / "report")])
+    assert code == 0
+    assert (tmp_path / "report" / "distances.md").is_file()

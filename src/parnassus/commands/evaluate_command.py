@@ -222,10 +222,12 @@ def run(args) -> int:
 
     results = []
     for process, reference_path in plan.references.items():
-        reference = _read(reference_path, args.max_events)
+        # Every file passes through the card's preprocessing, as the GEN input of a model
+        # does: its cuts and its truncation to the hardest max_particles particles.
+        reference, _ = card.preprocess(_read(reference_path, args.max_events), source=str(reference_path))
         samples, labels = {}, {}
         for name, path in plan.samples[process].items():
-            events = _read(path, None)
+            events, _ = card.preprocess(_read(path, None), source=str(path))
             samples[name] = _restrict(events, reference) if args.max_events is not None else events
             labels[name] = f"sample {name!r} ({path})"
         results.append(
