@@ -126,7 +126,7 @@ def install(backend: str, checkpoint: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     size = sum(p.stat().st_size for p in target.iterdir()) / 2**20
-    log.info("installed %s (%s epochs) into %s, %.1f MiB", backend, info.get("epochs", "?"), target, size)
+    log.info("installed %s (%s epochs) into %s, %.1f MiB", backend, info.get("epochs_completed", "all"), target, size)
 
 
 def main(argv=None) -> int:
