@@ -321,7 +321,7 @@ def merge_pileup(entry: dict, args) -> Path:
         found = count_events(library)
         if found != entry["events"]:
             raise RuntimeError(
-                f"the pileup library {library} holds {found} events, not the {entry['events']} of "
+                f"the pileup library {library} contains {found} events, not the {entry['events']} of "
                 f"--minbias-events; rerun with --minbias-events {found}, or delete it and the simulated "
                 f"chunks under {args.output / 'full'} to rebuild both"
             )

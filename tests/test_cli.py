@@ -128,7 +128,7 @@ def test_run_rejects_hepmc_output(smearing_weights, tmp_path, caplog):
     code = main(["run", "--detector", "cmslike", "--backend", "smearing", "--weights", str(smearing_weights),
                  "--events", "2", "-o", str(tmp_path / "reco.hepmc.gz")])
     assert code == 1
-    assert "HepMC3 files hold GEN particles only" in caplog.text
+    assert "HepMC3 files contain GEN particles only" in caplog.text
     assert not list(tmp_path.iterdir())
 
 

@@ -73,11 +73,10 @@ def run(args) -> int:
     log.info("loaded %s weights for %s from %s", args.backend, args.detector, weights)
 
     total = SamplingReport()
-    expected = args.events if args.input is None else _expected_events(args)
-    progress = RateLogger(log, expected, "sampled", interval=0.0)
+    progress = RateLogger(log, _expected_events(args), "sampled", interval=0.0)
+    source = str(args.input) if args.input else "generated events"
     with io.EventWriter(args.output) as writer:
         for index, chunk in enumerate(_gen_chunks(args)):
-            source = str(args.input) if args.input else "generated events"
             gen_only = ev.make_events(chunk.gen, None, chunk.event_number)
             prepared, _ = card.preprocess(gen_only, source=source)
             # Each chunk gets its own seed, so a long run does not repeat noise.
@@ -111,7 +110,7 @@ def _gen_chunks(args):
     if args.input is None:
         from parnassus.generation.parallel import iter_generated
 
-        n_events = args.events or DEFAULT_GENERATED_EVENTS
+        n_events = _expected_events(args)
         log.info("no input given: generating %d Pythia8 %s events at 7 TeV (seed %d)", n_events, DEFAULT_PROCESS, args.seed)
         yield from iter_generated(DEFAULT_PROCESS, n_events, args.seed, step_size=args.step_size)
         return
@@ -131,7 +130,7 @@ def _check_files(args) -> None:
     """Reject input and output files that cannot work before any model is loaded."""
     if io.format_from_suffix(args.output) == "hepmc":
         raise InvalidInputError(
-            f"output {args.output}: HepMC3 files hold GEN particles only, so the sampled PFCs would be lost; "
+            f"output {args.output}: HepMC3 files contain GEN particles only, so the sampled PFCs would be lost; "
             "write .root or .parquet"
         )
     if args.input is None:
@@ -144,8 +143,10 @@ def _check_files(args) -> None:
 
 
 def _expected_events(args) -> int:
-    """Return the number of events the run will sample, and say so when --events exceeds the input."""
+    """Return the number of events the run will sample; log when --events exceeds the input."""
+    if args.input is None:
+        return args.events or DEFAULT_GENERATED_EVENTS
     available = io.count_events(args.input)
     if args.events is not None and args.events > available:
-        log.info("%s holds %d events, fewer than --events %d: sampling all of them", args.input, available, args.events)
+        log.info("%s contains %d events, fewer than --events %d: sampling all of them", args.input, available, args.events)
     return available if args.events is None else min(available, args.events)

@@ -12,7 +12,7 @@ Rules every backend keeps:
 
 - sampling never drops an event; invalid event-stage draws (N outside
   [1, max_particles], HT <= 0) are redrawn and counted in :class:`SamplingReport`;
-- output holds real particles only, in physical units, with pT > 0, phi wrapped,
+- output contains real particles only, in physical units, with pT > 0, phi wrapped,
   an integer class and neutral vertices as the card says
   (:meth:`parnassus.core.detector.DetectorCard.finalise_pfc`);
 - the same seed gives the same output on the same machine.
@@ -39,7 +39,7 @@ PRESETS = ("paper", "small", "tiny")
 
 @dataclass
 class SamplingReport:
-    """What happened while sampling: event count, redraws, time spent per stage (s)."""
+    """Sampling statistics: event count, redraws and time spent per stage (s)."""
 
     events: int = 0
     redraws: int = 0

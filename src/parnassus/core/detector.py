@@ -112,7 +112,7 @@ def fit_normalisation(events: ak.Array) -> dict[str, Standardisation]:
 
 @dataclass
 class DetectorCard:
-    """What parnassus needs to know about a detector.
+    """Detector description: cuts, classes, acceptance, normalisation and weights.
 
     Attributes:
         name: the registry name (``cms2011``).

@@ -216,7 +216,7 @@ class EventWriter:
             except BaseException as cleanup_error:
                 if cleanup_error is not error:
                     raise
-        # The caller reports the error itself; this line only says what happened to the file.
+        # The caller reports the error itself, so this line only records what happened to the file.
         level = logging.WARNING if self.events_written else logging.DEBUG
         log.log(level, "writing %s failed after %d events; no output was kept", self.path, self.events_written)
 
