@@ -7,6 +7,7 @@ way a detector loses and fakes particles.
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,9 @@ torch = pytest.importorskip("torch")
 from parnassus.backends.flow_matching import FlowMatchingBackend  # noqa: E402
 from parnassus.backends.flow_matching import features as ft  # noqa: E402
 from parnassus.backends.flow_matching.lion import Lion  # noqa: E402
-from parnassus.backends.flow_matching.particle_model import ParticleNet  # noqa: E402
+from parnassus.backends.flow_matching.particle_model import DirectionLocality, ParticleNet  # noqa: E402
+from parnassus.backends.flow_matching.presets import make_config  # noqa: E402
+from parnassus.backends.flow_matching.runtime import build_networks  # noqa: E402
 from parnassus.backends.flow_matching.sampling import sampling_order  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -360,9 +363,10 @@ def test_every_solver_runs_model(model, gen_events, solver):
 # --- padding -------------------------------------------------------------------------
 
 
-def test_velocity_independent_of_padding():
+@pytest.mark.parametrize("locality_heads", [0, 1])
+def test_velocity_independent_of_padding(locality_heads):
     torch.manual_seed(0)
-    net = ParticleNet(hidden=16, heads=2, layers=2, mlp_ratio=2).eval()
+    net = ParticleNet(hidden=16, heads=2, layers=2, mlp_ratio=2, locality_heads=locality_heads).eval()
     # adaLN-zero starts every layer as the identity; give it weights so attention matters.
     with torch.no_grad():
         for param in net.parameters():
@@ -388,6 +392,75 @@ def test_velocity_independent_of_padding():
     short, mask = run(5, 6)
     long, _ = run(17, 23)
     torch.testing.assert_close(short[mask], long[mask], rtol=1e-5, atol=1e-5)
+
+
+def _direction(eta, phi):
+    """Features with only the direction columns set: T(eta) = eta, sin phi, cos phi."""
+    x = torch.zeros(len(eta), 12)
+    x[:, ft.ETA] = torch.tensor(eta)
+    x[:, ft.SIN_PHI] = torch.sin(torch.tensor(phi))
+    x[:, ft.COS_PHI] = torch.cos(torch.tensor(phi))
+    return x
+
+
+def test_locality_bias_value():
+    locality = DirectionLocality(heads=3, biased_heads=2, min_width=0.01, max_width=0.3)
+    gen = _direction([0.0, 1.0, -1.5, 0.5], [0.0, 2.0, -2.5, 3.1])[None]
+    t = torch.tensor([0.05])
+    # Each PFC sits on the noiseless path point (1 - t) g of GEN particle k = 2, 0, 3.
+    pfc = (1 - t) * gen[:, [2, 0, 3]] + 0.001
+    bias = locality(pfc, t, gen)
+    assert bias.shape == (1, 3, 3, 4)
+    # The biased heads favour the GEN particle each PFC came from; the last head is free.
+    assert bias[0, :2].argmax(dim=-1).tolist() == [[2, 0, 3], [2, 0, 3]]
+    assert torch.all(bias[0, 2] == 0)
+    # Hand computation for PFC 0, GEN 1, head 1 (width 0.3): -|x - (1 - t) g|^2 / (2 (w^2 + t^2)).
+    d2 = ((pfc[0, 0, [ft.ETA, ft.SIN_PHI, ft.COS_PHI]] - (1 - t) * gen[0, 1, [ft.ETA, ft.SIN_PHI, ft.COS_PHI]]) ** 2).sum()
+    expected = -d2 / (2 * (0.3**2 + 0.05**2))
+    torch.testing.assert_close(bias[0, 1, 0, 1], expected, rtol=1e-4, atol=1e-5)
+    # The widths run geometrically from the narrowest to the widest head.
+    torch.testing.assert_close(locality.widths, torch.tensor([0.01, 0.3]))
+
+
+def test_locality_bias_off():
+    assert DirectionLocality(heads=2, biased_heads=0)(torch.zeros(1, 2, 12), torch.tensor([0.5]), torch.zeros(1, 3, 12)) is None
+    with pytest.raises(ValueError, match="biased_heads"):
+        DirectionLocality(heads=2, biased_heads=3)
+
+
+def test_locality_bias_source_particle():
+    """Whatever the projections, a narrow biased head attends almost only to the GEN particle under the PFC."""
+    torch.manual_seed(1)
+    net = ParticleNet(hidden=16, heads=2, layers=1, mlp_ratio=2, locality_heads=1).eval()
+    gen = _direction([0.0, 0.8, -1.2, 1.9, -0.4], [0.1, -2.0, 2.5, 0.9, -1.1])[None]
+    t = torch.tensor([0.02])
+    pfc = (1 - t) * gen[:, [3]]
+    layer = net.pfc_layers[0].attention
+    captured = {}
+
+    def keep(module, args, output):
+        captured["bias"] = args[3]
+
+    layer.register_forward_hook(keep)
+    with torch.no_grad():
+        net(pfc, t, torch.ones(1, 1, dtype=torch.bool), gen, torch.ones(1, 5, dtype=torch.bool), torch.zeros(1, 20))
+    bias = captured["bias"][0, 0, 0]
+    # With qk-norm (unit gains at initialisation) every query-key logit lies in
+    # [-sqrt(d), sqrt(d)] for head size d. A bias gap above 2 sqrt(d) + log(1000 * keys)
+    # then leaves more than 99.9 % of the weight on GEN particle 3.
+    head_size = 16 // 2
+    others = torch.cat([bias[:3], bias[4:]])
+    assert bias[3] - others.max() > 2 * head_size**0.5 + math.log(1000 * 5)
+
+
+def test_locality_setting_missing():
+    """Weights written before the locality bias existed load as the unbiased network."""
+    config = make_config("tiny")
+    del config["locality_heads"]
+    _, particle_net = build_networks(config)
+    assert particle_net.locality.biased_heads == 0
+    assert make_config("small")["locality_heads"] == 3
+    assert make_config("paper")["locality_heads"] == 0
 
 
 def test_sample_independent_of_padding(model, gen_events):

@@ -45,6 +45,9 @@ _COMMON: dict[str, Any] = {
     "event_steps": 25,
     "particle_solver": "dpm-solver++2m",
     "particle_steps": 25,
+    # Attention heads of the particle network with the direction-locality bias
+    # (see DirectionLocality); 0 keeps the paper's network.
+    "locality_heads": 0,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -68,6 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "particle_hidden": 64,
         "particle_heads": 4,
         "particle_layers": 3,
+        "locality_heads": 3,
         "batch_size": 64,
         "epochs": 15,
         "lr_max": 3e-4,
@@ -81,6 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "particle_hidden": 16,
         "particle_heads": 2,
         "particle_layers": 1,
+        "locality_heads": 1,
         "mlp_ratio": 2,
         "batch_size": 16,
         "epochs": 2,

@@ -70,6 +70,8 @@ def build_networks(config: dict[str, Any]):
         layers=config["particle_layers"],
         mlp_ratio=config["mlp_ratio"],
         time_factor=config["particle_time_factor"],
+        # Checkpoints written before this setting existed have no locality bias.
+        locality_heads=int(config.get("locality_heads", 0)),
     )
     return event_net, particle_net
 
