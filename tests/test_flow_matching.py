@@ -463,6 +463,32 @@ def test_locality_setting_missing():
     assert make_config("paper")["locality_heads"] == 0
 
 
+def test_decoded_pt_sum_to_sampled_ht():
+    """pT/HT draws that do not sum to 1 are rescaled to the event's HT; ratios are kept, the floor holds."""
+    from parnassus.core.detector import Standardisation
+
+    card = plugins.load_detector("cmslike")
+    norm = {key: Standardisation(0.0, 1.0) for key in ("ptrel", "eta", "phi", "vx", "vy", "vz", "ht", "n", "met_x", "met_y")}
+    x = np.zeros((2, 3, 12), dtype=np.float32)
+    x[0, :, ft.PTREL] = [0.5, 0.3, 0.4]  # sums to 1.2
+    x[1, :2, ft.PTREL] = [0.2, 0.2]  # sums to 0.4; slot 2 is padding
+    x[1, 2, ft.PTREL] = 99.0
+    x[:, :, ft.COS_PHI] = 1.0
+    x[:, :, ft.N_KINEMATIC] = 1.0
+    ht = np.array([120.0, 50.0])
+    particles, report = ft.decode_particles(x, np.array([3, 2]), ht, norm, card)
+    np.testing.assert_allclose(ak.to_numpy(ak.sum(particles.pt, axis=1)), ht, rtol=1e-6)
+    np.testing.assert_allclose(ak.to_list(particles.pt[0]), [50.0, 40.0, 30.0], rtol=1e-6)
+    np.testing.assert_allclose(ak.to_list(particles.pt[1]), [25.0, 25.0], rtol=1e-6)
+    assert report.pt_clamped == 0
+
+    # A tiny share stays at the card's 1 GeV PFC threshold after the rescaling, and is counted.
+    x[0, :, ft.PTREL] = [1.0, 1.0, 0.001]
+    particles, report = ft.decode_particles(x, np.array([3, 2]), ht, norm, card)
+    assert ak.min(particles.pt[0]) == pytest.approx(card.pfc_selection.pt_min)
+    assert report.pt_clamped == 1
+
+
 def test_sample_independent_of_padding(model, gen_events):
     features = ft.chunk_features(gen_events, model.norm)
     counts = np.array([3, 7, 1, 5] + [2] * (len(features) - 4))

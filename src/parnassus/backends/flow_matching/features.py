@@ -276,9 +276,10 @@ def decode_particles(
     """Turn sampled particle features into physical PFC records.
 
     Only the first ``counts[i]`` slots of event ``i`` are real; the others are dropped.
-    pT = (pT/HT) * HT with the sampled PFC HT; a pT below the card's PFC threshold
-    (or below 1 MeV when the threshold is 0) is raised to it, since the training
-    targets never go below it, and counted. |eta| is clamped to the card's PFC
+    pT = (pT/HT) * HT with the sampled PFC HT, then rescaled per event so that the
+    pT sum to that HT. A pT below the card's PFC threshold (or below 1 MeV when the
+    threshold is 0) is raised to it, since the training targets never go below it,
+    and counted. |eta| is clamped to the card's PFC
     acceptance for the same reason. phi = atan2(sin, cos); class = argmax of the
     one-hot. Particles are sorted by decreasing pT and passed through
     ``card.finalise_pfc`` (neutral vertices).
@@ -304,6 +305,17 @@ def decode_particles(
     low = ~(pt >= pt_floor)
     report.pt_clamped = int(low.sum())
     pt = np.where(low, pt_floor, pt)
+    # The pT/HT of a training event sum to 1 by construction, but sampled ones do
+    # not (their sum scatters by about 30 % for a small model), which would spread
+    # the HT of the output far beyond that of the event stage. Rescaling restores
+    # sum(pT) = HT per event; pT pushed below the floor by it are raised again.
+    event_of_particle = np.repeat(np.arange(len(counts)), counts)
+    pt_sum = np.bincount(event_of_particle, weights=pt, minlength=len(counts))
+    scale = np.asarray(ht, dtype=np.float64) / np.where(pt_sum > 0, pt_sum, 1.0)
+    pt = pt * scale[event_of_particle]
+    below = pt < pt_floor
+    report.pt_clamped += int((below & ~low).sum())
+    pt = np.maximum(pt, pt_floor)
 
     eta_max = card.pfc_selection.abs_eta_max
     eta = norm["eta"].inverse(real[:, ETA])
