@@ -305,10 +305,10 @@ def decode_particles(
     low = ~(pt >= pt_floor)
     report.pt_clamped = int(low.sum())
     pt = np.where(low, pt_floor, pt)
-    # The pT/HT of a training event sum to 1 by construction, but sampled ones do
-    # not (their sum scatters by about 30 % for a small model), which would spread
-    # the HT of the output far beyond that of the event stage. Rescaling restores
-    # sum(pT) = HT per event; pT pushed below the floor by it are raised again.
+    # The pT/HT of a training event sum to 1 by construction. Sampled ones do not:
+    # their sum scatters by about 30 % for a small model. Without a rescaling that
+    # scatter would widen the HT of the output far beyond that of the event stage.
+    # pT pushed below the floor by the rescaling are raised again.
     event_of_particle = np.repeat(np.arange(len(counts)), counts)
     pt_sum = np.bincount(event_of_particle, weights=pt, minlength=len(counts))
     scale = np.asarray(ht, dtype=np.float64) / np.where(pt_sum > 0, pt_sum, 1.0)
