@@ -163,7 +163,9 @@ def write_summary(args, speed_rows) -> None:
     lines += ["", "Distance to the reference (ratio to the statistical floor in brackets):", ""]
     lines += [_headline_table(distances), "", "Class migration (mean total-variation distance of the confusion rows "
               "to the reference's; 0 is identical):", ""]
-    lines += [_confusion_table(summary), "", "Scores (median of distance / floor over all distributions):", ""]
+    lines += [_confusion_table(summary), "", "Matching efficiencies (GEN jets with a PFC jet within Delta R 0.2, "
+              "GEN particles with a PFC within 0.6; one-to-one, per event):", ""]
+    lines += [_efficiency_table(summary), "", "Scores (median of distance / floor over all distributions):", ""]
     for name, values in distances.get("scores", {}).items():
         lines.append(f"- {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
     (args.output / "summary.md").write_text("\n".join(lines) + "\n")
@@ -193,6 +195,18 @@ def _confusion_table(summary) -> str:
         for name, sample in result["samples"].items():
             if name != "reference":
                 lines.append(f"| {process} | {name} | {confusion_distance(reference, sample['confusion']['all']):.3f} |")
+    return "\n".join(lines)
+
+
+def _efficiency_table(summary) -> str:
+    lines = ["| process | sample | jets | particles |", "| --- | --- | --- | --- |"]
+    for process, result in summary["processes"].items():
+        for name, sample in result["samples"].items():
+            efficiencies = sample["efficiencies"]
+            lines.append(
+                f"| {process} | {name} | {efficiencies['jet_match_efficiency']:.3f} "
+                f"| {efficiencies['particle_match_efficiency/all']:.3f} |"
+            )
     return "\n".join(lines)
 
 
