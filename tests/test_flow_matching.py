@@ -28,7 +28,12 @@ torch = pytest.importorskip("torch")
 from parnassus.backends.flow_matching import FlowMatchingBackend  # noqa: E402
 from parnassus.backends.flow_matching import features as ft  # noqa: E402
 from parnassus.backends.flow_matching.lion import Lion  # noqa: E402
-from parnassus.backends.flow_matching.particle_model import DirectionLocality, ParticleNet  # noqa: E402
+from parnassus.backends.flow_matching.particle_model import (  # noqa: E402
+    DISPLACEMENT_CLIP,
+    DirectionLocality,
+    ParticleNet,
+    nearest_gen_features,
+)
 from parnassus.backends.flow_matching.presets import make_config  # noqa: E402
 from parnassus.backends.flow_matching.runtime import build_networks  # noqa: E402
 from parnassus.backends.flow_matching.sampling import sampling_order  # noqa: E402
@@ -363,10 +368,12 @@ def test_every_solver_runs_model(model, gen_events, solver):
 # --- padding -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("locality_heads", [0, 1])
-def test_velocity_independent_of_padding(locality_heads):
+@pytest.mark.parametrize("locality_heads, nearest_features", [(0, False), (1, False), (1, True)])
+def test_velocity_independent_of_padding(locality_heads, nearest_features):
     torch.manual_seed(0)
-    net = ParticleNet(hidden=16, heads=2, layers=2, mlp_ratio=2, locality_heads=locality_heads).eval()
+    net = ParticleNet(
+        hidden=16, heads=2, layers=2, mlp_ratio=2, locality_heads=locality_heads, nearest_features=nearest_features
+    ).eval()
     # adaLN-zero starts every layer as the identity; give it weights so attention matters.
     with torch.no_grad():
         for param in net.parameters():
@@ -453,12 +460,46 @@ def test_locality_bias_source_particle():
     assert bias[3] - others.max() > 2 * head_size**0.5 + math.log(1000 * 5)
 
 
+def test_nearest_gen_features_value():
+    """A PFC on the path point of a GEN particle gets that particle's features and the noise as displacement."""
+    gen = _direction([0.0, 1.0, -1.5], [0.0, 2.0, -2.5])
+    gen[:, ft.PTREL] = torch.tensor([0.3, -0.2, 1.1])
+    gen[torch.arange(3), ft.N_KINEMATIC + torch.tensor([0, 3, 4])] = 1.0
+    gen = gen[None]
+    t = torch.tensor([0.03])
+    noise = torch.tensor([[0.4, -1.2, 0.7], [2.0, 0.1, -0.3]])
+    columns = [ft.ETA, ft.SIN_PHI, ft.COS_PHI]
+    pfc = torch.zeros(1, 2, 12)
+    pfc[0, :, columns] = (1 - t) * gen[0, [2, 1]][:, columns] + t * noise
+    locality = DirectionLocality(heads=2, biased_heads=1)
+    gen_mask = torch.ones(1, 3, dtype=torch.bool)
+    nearest = nearest_gen_features(locality(pfc, t, gen), pfc, t, gen, gen_mask)
+    assert nearest.shape == (1, 2, 15)
+    torch.testing.assert_close(nearest[0, :, :12], gen[0, [2, 1]], atol=1e-4, rtol=0)
+    torch.testing.assert_close(nearest[0, :, 12:], noise, atol=1e-2, rtol=0)
+
+    # Far from every GEN particle the displacement is clipped; without GEN it is all zeros.
+    far = torch.full((1, 1, 12), 40.0)
+    clipped = nearest_gen_features(locality(far, t, gen), far, t, gen, gen_mask)
+    assert torch.all(clipped[0, 0, 12:] == DISPLACEMENT_CLIP)
+    empty = nearest_gen_features(locality(pfc, t, gen), pfc, t, gen, torch.zeros(1, 3, dtype=torch.bool))
+    assert torch.all(empty[..., :12] == 0)
+
+
+def test_locality_settings_checked():
+    with pytest.raises(InvalidInputError, match="nearest_features"):
+        make_config("small", {"locality_heads": 0})
+    with pytest.raises(InvalidInputError, match="locality_heads"):
+        make_config("small", {"locality_heads": 5})
+
+
 def test_locality_setting_missing():
     """Weights written before the locality bias existed load as the unbiased network."""
     config = make_config("tiny")
-    del config["locality_heads"]
+    del config["locality_heads"], config["nearest_features"]
     _, particle_net = build_networks(config)
     assert particle_net.locality.biased_heads == 0
+    assert not particle_net.nearest_features
     assert make_config("small")["locality_heads"] == 3
     assert make_config("paper")["locality_heads"] == 0
 

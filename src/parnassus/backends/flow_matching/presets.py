@@ -48,6 +48,9 @@ _COMMON: dict[str, Any] = {
     # Attention heads of the particle network with the direction-locality bias
     # (see DirectionLocality); 0 keeps the paper's network.
     "locality_heads": 0,
+    # Features of the nearest GEN particle in the PFC token inputs (see
+    # nearest_gen_features); needs locality_heads >= 1.
+    "nearest_features": False,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -72,6 +75,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "particle_heads": 4,
         "particle_layers": 3,
         "locality_heads": 3,
+        "nearest_features": True,
         "batch_size": 64,
         "epochs": 15,
         "lr_max": 3e-4,
@@ -86,6 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "particle_heads": 2,
         "particle_layers": 1,
         "locality_heads": 1,
+        "nearest_features": True,
         "mlp_ratio": 2,
         "batch_size": 16,
         "epochs": 2,
@@ -123,6 +128,12 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> dict[st
         raise InvalidInputError(
             f"particle_hidden={config['particle_hidden']} is not divisible by particle_heads={config['particle_heads']}"
         )
+    if not 0 <= config["locality_heads"] <= config["particle_heads"]:
+        raise InvalidInputError(
+            f"locality_heads={config['locality_heads']} must lie between 0 and particle_heads={config['particle_heads']}"
+        )
+    if config["nearest_features"] and config["locality_heads"] < 1:
+        raise InvalidInputError("nearest_features=true needs locality_heads of at least 1")
     if config["event_steps"] < 1 or config["particle_steps"] < 1:
         raise InvalidInputError("event_steps and particle_steps must be at least 1")
     return config

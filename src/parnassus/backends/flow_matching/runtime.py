@@ -72,6 +72,7 @@ def build_networks(config: dict[str, Any]):
         time_factor=config["particle_time_factor"],
         # Checkpoints written before this setting existed have no locality bias.
         locality_heads=int(config.get("locality_heads", 0)),
+        nearest_features=bool(config.get("nearest_features", False)),
     )
     return event_net, particle_net
 
