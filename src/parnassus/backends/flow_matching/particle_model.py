@@ -171,7 +171,7 @@ N_NEAREST_FEATURES = ft.N_PARTICLE_FEATURES + len(DirectionLocality.COLUMNS)
 
 
 def nearest_gen_features(bias: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, gen: torch.Tensor, gen_mask: torch.Tensor) -> torch.Tensor:
-    """Return what the nearest GEN particle says about each PFC, ``(batch, pfc slots, 15)``.
+    """Return the nearest GEN particle's features and the displacement from it, ``(batch, pfc slots, 15)``.
 
     The narrowest biased head's weights (the softmax of its bias over real GEN
     particles) average the GEN features into g (12): close to the features of the
