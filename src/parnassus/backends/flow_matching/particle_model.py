@@ -179,7 +179,7 @@ def nearest_gen_features(bias: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
     direction columns (3) is then, for a PFC that is its GEN particle (a track),
     the noise that the velocity n - x needs. The network could find both on its
     own, but a small network on a short training budget does not reach the
-    precision that low t asks for. The displacement divides by at least
+    precision that low t needs. The displacement divides by at least
     ``DISPLACEMENT_MIN_TIME`` and is clipped to +-``DISPLACEMENT_CLIP``, so that it
     stays finite for PFCs far from any GEN particle. Events without GEN get zeros.
     """
