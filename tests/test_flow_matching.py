@@ -32,6 +32,7 @@ from parnassus.backends.flow_matching.particle_model import (  # noqa: E402
     DISPLACEMENT_CLIP,
     DirectionLocality,
     ParticleNet,
+    key_mask_for,
     nearest_gen_features,
 )
 from parnassus.backends.flow_matching.presets import make_config  # noqa: E402
@@ -402,7 +403,7 @@ def test_velocity_independent_of_padding(locality_heads, nearest_features):
 
 
 def _direction(eta, phi):
-    """Features with only the direction columns set: T(eta) = eta, sin phi, cos phi."""
+    """Return features with only the direction columns set: T(eta) = eta, sin phi, cos phi."""
     x = torch.zeros(len(eta), 12)
     x[:, ft.ETA] = torch.tensor(eta)
     x[:, ft.SIN_PHI] = torch.sin(torch.tensor(phi))
@@ -446,7 +447,7 @@ def test_locality_bias_source_particle():
     captured = {}
 
     def keep(module, args, output):
-        captured["bias"] = args[3]
+        captured["bias"] = args[2].attn_mask
 
     layer.register_forward_hook(keep)
     with torch.no_grad():
@@ -473,16 +474,18 @@ def test_nearest_gen_features_value():
     pfc[0, :, columns] = (1 - t) * gen[0, [2, 1]][:, columns] + t * noise
     locality = DirectionLocality(heads=2, biased_heads=1)
     gen_mask = torch.ones(1, 3, dtype=torch.bool)
-    nearest = nearest_gen_features(locality(pfc, t, gen), pfc, t, gen, gen_mask)
+    nearest = nearest_gen_features(key_mask_for(gen_mask, locality(pfc, t, gen)), pfc, t, gen)
     assert nearest.shape == (1, 2, 15)
     torch.testing.assert_close(nearest[0, :, :12], gen[0, [2, 1]], atol=1e-4, rtol=0)
     torch.testing.assert_close(nearest[0, :, 12:], noise, atol=1e-2, rtol=0)
 
-    # Far from every GEN particle the displacement is clipped; without GEN it is all zeros.
+    # Far from every GEN particle the displacement is clipped.
     far = torch.full((1, 1, 12), 40.0)
-    clipped = nearest_gen_features(locality(far, t, gen), far, t, gen, gen_mask)
+    clipped = nearest_gen_features(key_mask_for(gen_mask, locality(far, t, gen)), far, t, gen)
     assert torch.all(clipped[0, 0, 12:] == DISPLACEMENT_CLIP)
-    empty = nearest_gen_features(locality(pfc, t, gen), pfc, t, gen, torch.zeros(1, 3, dtype=torch.bool))
+    # An event without GEN gets zeros for the GEN features.
+    no_gen = torch.zeros(1, 3, dtype=torch.bool)
+    empty = nearest_gen_features(key_mask_for(no_gen, locality(pfc, t, gen)), pfc, t, gen)
     assert torch.all(empty[..., :12] == 0)
 
 

@@ -22,6 +22,7 @@ velocity at real slots does not depend on the padded length.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,30 @@ class GLU(nn.Module):
         return self.outer(F.silu(a) * b)
 
 
+class KeyMask(NamedTuple):
+    """Attention mask of one query set against one key set, built once per network pass."""
+
+    #: Boolean ``(batch, 1, 1, k slots)``, or the float logit bias
+    #: ``(batch, heads, q slots, k slots)`` with -inf at padded keys.
+    attn_mask: torch.Tensor
+    #: Boolean ``(batch,)``: whether the event has any real key.
+    has_key: torch.Tensor
+
+
+def key_mask_for(key_mask: torch.Tensor, bias: torch.Tensor | None = None) -> KeyMask:
+    """Build the attention mask for the real keys ``key_mask`` ``(batch, k slots)``, with an optional logit bias.
+
+    scaled_dot_product_attention returns NaN for a query row whose keys are all
+    masked. An event without a real key therefore attends to all its slots, and
+    :class:`CrossAttention` zeroes its output through ``has_key``.
+    """
+    has_key = key_mask.any(dim=1)
+    safe_mask = (key_mask | ~has_key[:, None])[:, None, None, :]
+    if bias is None:
+        return KeyMask(safe_mask, has_key)
+    return KeyMask(bias.masked_fill(~safe_mask, float("-inf")), has_key)
+
+
 class CrossAttention(nn.Module):
     """Multi-head cross-attention with per-head RMS qk-norm and a key padding mask."""
 
@@ -64,31 +89,20 @@ class CrossAttention(nn.Module):
         batch, slots, _ = x.shape
         return x.view(batch, slots, self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(
-        self, query: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor, bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: KeyMask) -> torch.Tensor:
         """Attend from ``query`` ``(batch, q slots, H)`` to ``keys`` ``(batch, k slots, H)``.
 
-        Keys with ``key_mask`` False are ignored. A query row whose event has no
-        real key gets 0: scaled_dot_product_attention returns NaN for a row with
-        every key masked, so such rows attend to all slots and are zeroed after.
-        ``bias`` ``(batch, heads, q slots, k slots)``, when given, is added to the
-        attention logits.
+        Padded keys are ignored and the logit bias in ``mask`` (if any) is added.
+        A query row whose event has no real key gets 0.
         """
-        has_key = key_mask.any(dim=1)
-        safe_mask = key_mask | ~has_key[:, None]
-        attn_mask = safe_mask[:, None, None, :]
-        if bias is not None:
-            attn_mask = bias.masked_fill(~attn_mask, float("-inf"))
-
         q = self.q_norm(self._split(self.q(query)))
         k = self.k_norm(self._split(self.k(keys)))
         v = self._split(self.v(keys))
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.attn_mask)
 
         batch, _, slots, _ = attended.shape
         attended = attended.transpose(1, 2).reshape(batch, slots, -1)
-        return self.out(attended) * has_key[:, None, None].to(attended.dtype)
+        return self.out(attended) * mask.has_key[:, None, None].to(attended.dtype)
 
 
 class CrossAttentionLayer(nn.Module):
@@ -103,9 +117,9 @@ class CrossAttentionLayer(nn.Module):
         self.mlp = GLU(hidden, mlp_ratio)
         self.ada_ln = nn.Sequential(nn.SiLU(), zero_linear(context_dim, 6 * hidden))
 
-    def forward(self, query, keys, key_mask, context, bias=None):
+    def forward(self, query, keys, mask: KeyMask, context):
         shift1, scale1, gate1, shift2, scale2, gate2 = self.ada_ln(context).chunk(6, dim=-1)
-        attended = self.attention(modulate(self.norm1(query), shift1, scale1), self.norm_kv(keys), key_mask, bias)
+        attended = self.attention(modulate(self.norm1(query), shift1, scale1), self.norm_kv(keys), mask)
         query = query + gate1.unsqueeze(1) * attended
         return query + gate2.unsqueeze(1) * self.mlp(modulate(self.norm2(query), shift2, scale2))
 
@@ -113,7 +127,7 @@ class CrossAttentionLayer(nn.Module):
 class DirectionLocality(nn.Module):
     """Attention bias that favours GEN-PFC pairs close in direction (not in the paper).
 
-    A PFC mostly stems from the GEN particles near it in (eta, phi). At flow time
+    A PFC mostly comes from the GEN particles near it in (eta, phi). At flow time
     t the noisy PFC direction is x_t = (1 - t) x + t n with n ~ N(0, 1), so the
     log-likelihood that it came from the direction g of a GEN particle is, up to a
     constant, -|x_t - (1 - t) g|^2 / (2 (w^2 + t^2)) over the direction features
@@ -139,7 +153,8 @@ class DirectionLocality(nn.Module):
             raise ValueError(f"biased_heads must be in 0..{heads}, not {biased_heads}")
         self.heads = heads
         self.biased_heads = biased_heads
-        widths = torch.logspace(math.log10(min_width), math.log10(max_width), biased_heads) if biased_heads > 1 else torch.full((biased_heads,), min_width)
+        # With one biased head, logspace returns the narrowest width only.
+        widths = torch.logspace(math.log10(min_width), math.log10(max_width), biased_heads)
         self.register_buffer("widths", widths, persistent=False)
         self.register_buffer("columns", torch.tensor(self.COLUMNS), persistent=False)
 
@@ -170,12 +185,13 @@ DISPLACEMENT_MIN_TIME = 0.01
 N_NEAREST_FEATURES = ft.N_PARTICLE_FEATURES + len(DirectionLocality.COLUMNS)
 
 
-def nearest_gen_features(bias: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, gen: torch.Tensor, gen_mask: torch.Tensor) -> torch.Tensor:
+def nearest_gen_features(mask: KeyMask, x_t: torch.Tensor, t: torch.Tensor, gen: torch.Tensor) -> torch.Tensor:
     """Return the nearest GEN particle's features and the displacement from it, ``(batch, pfc slots, 15)``.
 
-    The narrowest biased head's weights (the softmax of its bias over real GEN
-    particles) average the GEN features into g (12): close to the features of the
-    GEN particle a PFC sits on. The displacement (x_t - (1 - t) g) / t over the
+    ``mask`` is the PFC-to-GEN attention mask with the :class:`DirectionLocality`
+    bias. The narrowest biased head's weights (the softmax of its bias over real
+    GEN particles) average the GEN features into g (12): close to the features of
+    the GEN particle a PFC sits on. The displacement (x_t - (1 - t) g) / t over the
     direction columns (3) is then, for a PFC that is its GEN particle (a track),
     the noise that the velocity n - x needs. The network could find both on its
     own, but a small network on a short training budget does not reach the
@@ -183,9 +199,8 @@ def nearest_gen_features(bias: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor,
     ``DISPLACEMENT_MIN_TIME`` and is clipped to +-``DISPLACEMENT_CLIP``, so that it
     stays finite for PFCs far from any GEN particle. Events without GEN get zeros.
     """
-    logits = bias[:, 0].masked_fill(~gen_mask[:, None, :], float("-inf"))
-    has_gen = gen_mask.any(dim=1)
-    weights = torch.softmax(logits.masked_fill(~has_gen[:, None, None], 0.0), dim=-1) * has_gen[:, None, None].to(x_t.dtype)
+    has_gen = mask.has_key[:, None, None].to(x_t.dtype)
+    weights = torch.softmax(mask.attn_mask[:, 0], dim=-1) * has_gen
     nearest = weights @ gen
     columns = list(DirectionLocality.COLUMNS)
     time = t.clamp_min(DISPLACEMENT_MIN_TIME).view(-1, 1, 1)
@@ -220,7 +235,7 @@ class ParticleNet(nn.Module):
     ):
         super().__init__()
         if nearest_features and locality_heads < 1:
-            raise ValueError("nearest_features needs locality_heads >= 1")
+            raise ValueError(f"nearest_features needs locality_heads of at least 1, not {locality_heads}")
         self.locality = DirectionLocality(heads, locality_heads)
         self.nearest_features = nearest_features
         extra = N_NEAREST_FEATURES if nearest_features else 0
@@ -260,19 +275,29 @@ class ParticleNet(nn.Module):
         gen, fixed_context, gen_features = condition
         context = torch.cat([fixed_context, self.time_embedding(t)], dim=-1)
         pfc_weight = pfc_mask.unsqueeze(-1).to(x.dtype)
+
+        # The masks and the locality bias do not change between layers, so they are built once.
         pfc_bias = self.locality(x, t, gen_features)
-        gen_bias = pfc_bias.transpose(2, 3) if pfc_bias is not None else None
-        nearest = nearest_gen_features(pfc_bias, x, t, gen_features, gen_mask) if self.nearest_features else None
-        pfc_inputs = x if nearest is None else torch.cat([x, nearest], dim=-1)
+        gen_bias = None if pfc_bias is None else pfc_bias.transpose(2, 3)
+        pfc_to_gen = key_mask_for(gen_mask, pfc_bias)
+        gen_to_pfc = key_mask_for(pfc_mask, gen_bias)
+
+        nearest = None
+        pfc_inputs = x
+        if self.nearest_features:
+            nearest = nearest_gen_features(pfc_to_gen, x, t, gen_features)
+            pfc_inputs = torch.cat([x, nearest], dim=-1)
         pfc = self.pfc_embedding(pfc_inputs) * pfc_weight
 
         for index, pfc_layer in enumerate(self.pfc_layers):
-            pfc = pfc_layer(pfc, gen, gen_mask, context, pfc_bias)
+            pfc = pfc_layer(pfc, gen, pfc_to_gen, context)
             if index < len(self.gen_layers):
-                gen = self.gen_layers[index](gen, pfc, pfc_mask, context, gen_bias)
+                gen = self.gen_layers[index](gen, pfc, gen_to_pfc, context)
 
         broadcast_context = context.unsqueeze(1).expand(-1, pfc.shape[1], -1)
-        head_inputs = [pfc, broadcast_context] + ([] if nearest is None else [nearest])
+        head_inputs = [pfc, broadcast_context]
+        if nearest is not None:
+            head_inputs.append(nearest)
         return self.head(torch.cat(head_inputs, dim=-1)) * pfc_weight
 
     def forward(self, x, t, pfc_mask, gen, gen_mask, globals_):
