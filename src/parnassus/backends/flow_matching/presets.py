@@ -46,10 +46,10 @@ _COMMON: dict[str, Any] = {
     "particle_solver": "dpm-solver++2m",
     "particle_steps": 25,
     # Attention heads of the particle network with the direction-locality bias
-    # (see DirectionLocality); 0 keeps the paper's network.
+    # (see DirectionLocality). 0 keeps the paper's network.
     "locality_heads": 0,
     # Features of the nearest GEN particle in the PFC token inputs (see
-    # nearest_gen_features); needs locality_heads >= 1.
+    # nearest_gen_features). They need locality_heads >= 1.
     "nearest_features": False,
 }
 
@@ -133,7 +133,10 @@ def make_config(preset: str, overrides: dict[str, Any] | None = None) -> dict[st
             f"locality_heads={config['locality_heads']} must lie between 0 and particle_heads={config['particle_heads']}"
         )
     if config["nearest_features"] and config["locality_heads"] < 1:
-        raise InvalidInputError("nearest_features=true needs locality_heads of at least 1")
+        raise InvalidInputError(
+            f"nearest_features=true needs locality_heads of at least 1, not {config['locality_heads']}; "
+            "raise locality_heads or set nearest_features=false"
+        )
     if config["event_steps"] < 1 or config["particle_steps"] < 1:
         raise InvalidInputError("event_steps and particle_steps must be at least 1")
     return config

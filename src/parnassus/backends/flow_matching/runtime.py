@@ -70,7 +70,7 @@ def build_networks(config: dict[str, Any]):
         layers=config["particle_layers"],
         mlp_ratio=config["mlp_ratio"],
         time_factor=config["particle_time_factor"],
-        # Checkpoints written before this setting existed have no locality bias.
+        # Checkpoints written before these settings existed have neither the bias nor the nearest-GEN features.
         locality_heads=int(config.get("locality_heads", 0)),
         nearest_features=bool(config.get("nearest_features", False)),
     )
